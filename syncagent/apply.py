@@ -1,0 +1,369 @@
+"""Apply: run a plan against the SCIM target and record each success at once.
+
+Each operation is one object's worth of requests. Its success is committed to the state
+store, with its log line, before the next operation starts, so a crash costs at most the
+request in flight, and a rerun converges. A failed object is logged and the run goes on; it
+is planned again, and so retried, on the next run. Only an unreachable target stops the run.
+
+The dry run goes through this very code with a target that performs the reads and only
+records the writes, so what it shows is what a real run would send.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncagent.errors import TargetError, TargetUnavailable
+from syncagent.model import (
+    Deprovision,
+    GroupRecord,
+    OperationOutcome,
+    OutcomeStatus,
+    RecordedState,
+    UserRecord,
+)
+from syncagent.plan import Action, Operation, Plan
+from syncagent.ports import ScimTarget, StateWriter
+from syncagent.scim.client import SentRequest
+from syncagent.scim.requests import (
+    AttributeChange,
+    Dialect,
+    diff_attributes,
+    flatten_user,
+    group_create_body,
+    group_patch_body,
+    members_add_body,
+    members_remove_bodies,
+    user_create_body,
+    user_patch_body,
+)
+
+log = logging.getLogger(__name__)
+
+_OBJECT_TYPES = {
+    Action.PROBE: "probe",
+    Action.ADD_MEMBERS: "membership",
+    Action.REMOVE_MEMBERS: "membership",
+    Action.CREATE_GROUP: "group",
+    Action.UPDATE_GROUP: "group",
+    Action.DELETE_GROUP: "group",
+}
+
+
+class RequestLog:
+    """Collects the requests sent (or, in a dry run, withheld) for the step being run."""
+
+    def __init__(self) -> None:
+        self.entries: list[SentRequest] = []
+
+    def __call__(self, request: SentRequest) -> None:
+        self.entries.append(request)
+
+    def mark(self) -> int:
+        return len(self.entries)
+
+    def since(self, mark: int) -> list[SentRequest]:
+        return self.entries[mark:]
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    operation: Operation
+    outcome: OperationOutcome
+    requests: tuple[SentRequest, ...]
+
+
+@dataclass(slots=True)
+class ExecutionReport:
+    steps: list[StepResult] = field(default_factory=list)
+    aborted: str | None = None  # why the run stopped early, if it did
+    not_attempted: int = 0
+
+    @property
+    def failed(self) -> list[StepResult]:
+        return [s for s in self.steps if s.outcome.status is OutcomeStatus.FAILED]
+
+    @property
+    def requests(self) -> list[SentRequest]:
+        return [r for s in self.steps for r in s.requests]
+
+    def writes_sent(self) -> int:
+        return sum(1 for r in self.requests if r.sent and r.method != "GET")
+
+
+class _Failed(Exception):
+    """An object-level failure: logged, and the run goes on."""
+
+
+class Executor:
+    def __init__(
+        self,
+        target: ScimTarget,
+        writer: StateWriter,
+        requests: RequestLog,
+        *,
+        run_id: int,
+        dialect: Dialect,
+        recorded: RecordedState,
+    ) -> None:
+        self._target = target
+        self._writer = writer
+        self._requests = requests
+        self._run_id = run_id
+        self._dialect = dialect
+        self._user_ids = {uid: rec.scim_id for uid, rec in recorded.users.items()}
+        self._group_ids = {gid: rec.scim_id for gid, rec in recorded.groups.items()}
+        self._handlers: dict[Action, Callable[[Operation], OperationOutcome]] = {
+            Action.PROBE: self._probe,
+            Action.CREATE_USER: self._create_user,
+            Action.UPDATE_USER: self._update_user,
+            Action.ENABLE_USER: self._update_user,
+            Action.DISABLE_USER: self._update_user,
+            Action.DELETE_USER: self._delete_user,
+            Action.RECORD_USER: self._record_user,
+            Action.CREATE_GROUP: self._create_group,
+            Action.UPDATE_GROUP: self._update_group,
+            Action.DELETE_GROUP: self._delete_group,
+            Action.ADD_MEMBERS: self._add_members,
+            Action.REMOVE_MEMBERS: self._remove_members,
+        }
+
+    def execute(self, plan: Plan) -> ExecutionReport:
+        report = ExecutionReport()
+        for index, op in enumerate(plan.operations):
+            mark = self._requests.mark()
+            try:
+                outcome = self._handlers[op.action](op)
+            except TargetUnavailable as exc:
+                outcome = self._failure(op, exc, mark)
+                report.steps.append(StepResult(op, outcome, tuple(self._requests.since(mark))))
+                report.aborted = str(exc)
+                report.not_attempted = len(plan.operations) - index - 1
+                break
+            except (TargetError, _Failed) as exc:
+                if op.action is Action.PROBE:
+                    raise
+                outcome = self._failure(op, exc, mark)
+            report.steps.append(StepResult(op, outcome, tuple(self._requests.since(mark))))
+        return report
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def _outcome(
+        self,
+        op: Operation,
+        mark: int,
+        *,
+        action: str | None = None,
+        scim_id: str | None = None,
+        status: OutcomeStatus = OutcomeStatus.SUCCESS,
+        error: str | None = None,
+    ) -> OperationOutcome:
+        sent = self._requests.since(mark)
+        return OperationOutcome(
+            object_type=_OBJECT_TYPES.get(op.action, "user"),
+            action=action or str(op.action),
+            entra_id=op.entra_id,
+            scim_id=scim_id or op.scim_id,
+            request="; ".join(f"{r.method} {r.path.split('?', 1)[0]}" for r in sent),
+            status=status,
+            error=error,
+        )
+
+    def _failure(self, op: Operation, exc: Exception, mark: int) -> OperationOutcome:
+        outcome = self._outcome(op, mark, status=OutcomeStatus.FAILED, error=str(exc))
+        log.warning("%s %s failed: %s", op.action, op.label, exc)
+        self._writer.log(self._run_id, outcome)
+        return outcome
+
+    # -- handlers -------------------------------------------------------------------------
+
+    def _probe(self, op: Operation) -> OperationOutcome:
+        mark = self._requests.mark()
+        self._target.probe()
+        return self._outcome(op, mark)
+
+    def _create_user(self, op: Operation) -> OperationOutcome:
+        mark = self._requests.mark()
+        assert op.entra_id is not None
+        matches = self._target.find_users(op.label)
+        if len(matches) > 1:
+            raise _Failed(
+                f"DuplicateTargetEntries: {len(matches)} target users have userName {op.label!r}"
+            )
+        if matches:
+            scim_id = _resource_id(matches[0], "user")
+            changes = diff_attributes(op.attributes, flatten_user(matches[0]))
+            if changes:
+                self._target.patch_user(scim_id, user_patch_body(changes, self._dialect))
+            action = "adopt"
+        else:
+            created = self._target.create_user(user_create_body(op.attributes))
+            scim_id = _resource_id(created, "user")
+            action = "create"
+        self._user_ids[op.entra_id] = scim_id
+        outcome = self._outcome(op, mark, action=action, scim_id=scim_id)
+        self._writer.record_user(
+            self._run_id, UserRecord(op.entra_id, scim_id, dict(op.attributes)), outcome
+        )
+        return outcome
+
+    def _update_user(self, op: Operation) -> OperationOutcome:
+        mark = self._requests.mark()
+        assert op.entra_id is not None and op.scim_id is not None
+        live = self._target.get_user(op.scim_id)
+        if live is None:
+            return self._lost_user(op, mark)
+        changes = diff_attributes(op.attributes, flatten_user(live))
+        if changes:
+            self._target.patch_user(op.scim_id, user_patch_body(changes, self._dialect))
+        outcome = self._outcome(op, mark, action=None if changes else "unchanged")
+        record = UserRecord(op.entra_id, op.scim_id, dict(op.attributes), _reason(op))
+        self._writer.record_user(self._run_id, record, outcome)
+        return outcome
+
+    def _lost_user(self, op: Operation, mark: int) -> OperationOutcome:
+        """Entra's InvalidAnchor: the linked user is gone from the target.
+
+        The link is dropped, so the next run matches the user again by userName (and
+        creates it only if no target user has that name), as a restart of Entra's job would.
+        """
+        assert op.entra_id is not None
+        outcome = self._outcome(
+            op,
+            mark,
+            status=OutcomeStatus.FAILED,
+            error=f"InvalidAnchor: target user {op.scim_id} no longer exists; "
+            "it will be matched again on the next run",
+        )
+        self._writer.forget_user(self._run_id, op.entra_id, outcome)
+        self._user_ids.pop(op.entra_id, None)
+        return outcome
+
+    def _delete_user(self, op: Operation) -> OperationOutcome:
+        mark = self._requests.mark()
+        assert op.entra_id is not None and op.scim_id is not None
+        existed = self._target.delete_user(op.scim_id)
+        outcome = self._outcome(op, mark, action=None if existed else "already_deleted")
+        self._writer.forget_user(self._run_id, op.entra_id, outcome)
+        return outcome
+
+    def _record_user(self, op: Operation) -> OperationOutcome:
+        mark = self._requests.mark()
+        assert op.entra_id is not None and op.scim_id is not None
+        outcome = self._outcome(op, mark)
+        record = UserRecord(op.entra_id, op.scim_id, dict(op.attributes), _reason(op))
+        self._writer.record_user(self._run_id, record, outcome)
+        return outcome
+
+    def _create_group(self, op: Operation) -> OperationOutcome:
+        mark = self._requests.mark()
+        assert op.entra_id is not None
+        matches = self._target.find_groups(op.label)
+        if len(matches) > 1:
+            raise _Failed(
+                f"DuplicateTargetEntries: {len(matches)} target groups have displayName "
+                f"{op.label!r}"
+            )
+        if matches:
+            scim_id = _resource_id(matches[0], "group")
+            changes = _group_changes(op.attributes, matches[0])
+            if changes:
+                self._target.patch_group(scim_id, group_patch_body(changes, self._dialect))
+            action = "adopt"
+        else:
+            created = self._target.create_group(group_create_body(op.label, op.entra_id))
+            scim_id = _resource_id(created, "group")
+            action = "create"
+        self._group_ids[op.entra_id] = scim_id
+        outcome = self._outcome(op, mark, action=action, scim_id=scim_id)
+        self._writer.record_group(self._run_id, GroupRecord(op.entra_id, scim_id, op.label), outcome)
+        return outcome
+
+    def _update_group(self, op: Operation) -> OperationOutcome:
+        mark = self._requests.mark()
+        assert op.entra_id is not None and op.scim_id is not None
+        live = self._target.get_group(op.scim_id)
+        if live is None:
+            outcome = self._outcome(
+                op,
+                mark,
+                status=OutcomeStatus.FAILED,
+                error=f"InvalidAnchor: target group {op.scim_id} no longer exists; "
+                "it will be matched again on the next run",
+            )
+            self._writer.forget_group(self._run_id, op.entra_id, outcome)
+            self._group_ids.pop(op.entra_id, None)
+            return outcome
+        changes = _group_changes(op.attributes, live)
+        if changes:
+            self._target.patch_group(op.scim_id, group_patch_body(changes, self._dialect))
+        outcome = self._outcome(op, mark, action=None if changes else "unchanged")
+        record = GroupRecord(op.entra_id, op.scim_id, op.label)
+        self._writer.record_group(self._run_id, record, outcome)
+        return outcome
+
+    def _delete_group(self, op: Operation) -> OperationOutcome:
+        mark = self._requests.mark()
+        assert op.entra_id is not None and op.scim_id is not None
+        existed = self._target.delete_group(op.scim_id)
+        outcome = self._outcome(op, mark, action=None if existed else "already_deleted")
+        self._writer.forget_group(self._run_id, op.entra_id, outcome)
+        return outcome
+
+    def _membership_targets(self, op: Operation) -> tuple[str, dict[str, str]]:
+        assert op.entra_id is not None
+        group_id = self._group_ids.get(op.entra_id)
+        if group_id is None:
+            raise _Failed(f"group {op.label!r} is not provisioned (its create failed)")
+        members = {uid: self._user_ids[uid] for uid in op.members if uid in self._user_ids}
+        return group_id, members
+
+    def _add_members(self, op: Operation) -> OperationOutcome:
+        mark = self._requests.mark()
+        assert op.entra_id is not None
+        group_id, members = self._membership_targets(op)
+        missing = len(op.members) - len(members)
+        if not members:
+            raise _Failed("none of its users is provisioned (their creates failed)")
+        self._target.patch_group(group_id, members_add_body(list(members.values()), self._dialect))
+        error = f"{missing} member(s) skipped: not provisioned" if missing else None
+        outcome = self._outcome(op, mark, scim_id=group_id, error=error)
+        self._writer.add_memberships(self._run_id, op.entra_id, list(members), outcome)
+        return outcome
+
+    def _remove_members(self, op: Operation) -> OperationOutcome:
+        mark = self._requests.mark()
+        assert op.entra_id is not None
+        group_id, members = self._membership_targets(op)
+        bodies = members_remove_bodies(list(members.values()), self._dialect)
+        for body in bodies:
+            self._target.patch_group(group_id, body)
+        outcome = self._outcome(op, mark, scim_id=group_id)
+        # A member whose user link is gone can no longer be named on the target: forget it.
+        self._writer.remove_memberships(self._run_id, op.entra_id, list(op.members), outcome)
+        return outcome
+
+
+def _reason(op: Operation) -> Deprovision | None:
+    return op.reason if isinstance(op.reason, Deprovision) else None
+
+
+def _resource_id(resource: Mapping[str, Any], kind: str) -> str:
+    value = resource.get("id")
+    if not isinstance(value, str) or not value:
+        raise _Failed(f"the target returned a {kind} without an id")
+    return value
+
+
+def _group_changes(want: Mapping[str, Any], live: Mapping[str, Any]) -> list[AttributeChange]:
+    changes = []
+    for path in ("displayName", "externalId"):
+        value = want.get(path)
+        current = live.get(path)
+        if value is not None and value != current:
+            changes.append(AttributeChange(path, value, "add" if current in (None, "") else "replace"))
+    return changes
