@@ -1,0 +1,5 @@
+"""Shared fixtures: the Graph emulator, scim2-server, and SQLite/PostgreSQL state stores."""
+
+pytest_plugins = [
+    "tests.fixtures.state",
+]
