@@ -29,6 +29,7 @@ from syncagent.plan import Action, Operation, Plan
 from syncagent.ports import ScimTarget, StateWriter
 from syncagent.scim.client import SentRequest
 from syncagent.scim.requests import (
+    GROUP_ATTRIBUTES,
     AttributeChange,
     Dialect,
     diff_attributes,
@@ -213,7 +214,8 @@ class Executor:
 
     def _update_user(self, op: Operation) -> OperationOutcome:
         mark = self._requests.mark()
-        assert op.entra_id is not None and op.scim_id is not None
+        assert op.entra_id is not None
+        assert op.scim_id is not None
         live = self._target.get_user(op.scim_id)
         if live is None:
             return self._lost_user(op, mark)
@@ -245,7 +247,8 @@ class Executor:
 
     def _delete_user(self, op: Operation) -> OperationOutcome:
         mark = self._requests.mark()
-        assert op.entra_id is not None and op.scim_id is not None
+        assert op.entra_id is not None
+        assert op.scim_id is not None
         existed = self._target.delete_user(op.scim_id)
         outcome = self._outcome(op, mark, action=None if existed else "already_deleted")
         self._writer.forget_user(self._run_id, op.entra_id, outcome)
@@ -253,7 +256,8 @@ class Executor:
 
     def _record_user(self, op: Operation) -> OperationOutcome:
         mark = self._requests.mark()
-        assert op.entra_id is not None and op.scim_id is not None
+        assert op.entra_id is not None
+        assert op.scim_id is not None
         outcome = self._outcome(op, mark)
         record = UserRecord(op.entra_id, op.scim_id, dict(op.attributes), _reason(op))
         self._writer.record_user(self._run_id, record, outcome)
@@ -280,12 +284,15 @@ class Executor:
             action = "create"
         self._group_ids[op.entra_id] = scim_id
         outcome = self._outcome(op, mark, action=action, scim_id=scim_id)
-        self._writer.record_group(self._run_id, GroupRecord(op.entra_id, scim_id, op.label), outcome)
+        self._writer.record_group(
+            self._run_id, GroupRecord(op.entra_id, scim_id, op.label), outcome
+        )
         return outcome
 
     def _update_group(self, op: Operation) -> OperationOutcome:
         mark = self._requests.mark()
-        assert op.entra_id is not None and op.scim_id is not None
+        assert op.entra_id is not None
+        assert op.scim_id is not None
         live = self._target.get_group(op.scim_id)
         if live is None:
             outcome = self._outcome(
@@ -308,7 +315,8 @@ class Executor:
 
     def _delete_group(self, op: Operation) -> OperationOutcome:
         mark = self._requests.mark()
-        assert op.entra_id is not None and op.scim_id is not None
+        assert op.entra_id is not None
+        assert op.scim_id is not None
         existed = self._target.delete_group(op.scim_id)
         outcome = self._outcome(op, mark, action=None if existed else "already_deleted")
         self._writer.forget_group(self._run_id, op.entra_id, outcome)
@@ -360,10 +368,5 @@ def _resource_id(resource: Mapping[str, Any], kind: str) -> str:
 
 
 def _group_changes(want: Mapping[str, Any], live: Mapping[str, Any]) -> list[AttributeChange]:
-    changes = []
-    for path in ("displayName", "externalId"):
-        value = want.get(path)
-        current = live.get(path)
-        if value is not None and value != current:
-            changes.append(AttributeChange(path, value, "add" if current in (None, "") else "replace"))
-    return changes
+    current = {path: live.get(path) for path in GROUP_ATTRIBUTES}
+    return diff_attributes(want, current, paths=GROUP_ATTRIBUTES)

@@ -104,7 +104,7 @@ def run_cycle(
     if not options.dry_run:
         result.run_id = store.start_run(mode)
     try:
-        _run(result, source, target, store, requests, options)
+        _run(result, source=source, target=target, store=store, requests=requests, options=options)
     except Refused as exc:
         result.status, result.error = RunStatus.REFUSED, exc
     except SyncAgentError as exc:
@@ -127,6 +127,7 @@ def run_cycle(
 
 def _run(
     result: CycleResult,
+    *,
     source: DirectorySource,
     target: ScimTarget,
     store: StateStore,

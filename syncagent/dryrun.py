@@ -79,13 +79,19 @@ class DiscardingWriter:
         pass
 
     def add_memberships(
-        self, run_id: int, group_entra_id: str, user_entra_ids: Collection[str],
+        self,
+        run_id: int,
+        group_entra_id: str,
+        user_entra_ids: Collection[str],
         outcome: OperationOutcome,
     ) -> None:
         pass
 
     def remove_memberships(
-        self, run_id: int, group_entra_id: str, user_entra_ids: Collection[str],
+        self,
+        run_id: int,
+        group_entra_id: str,
+        user_entra_ids: Collection[str],
         outcome: OperationOutcome,
     ) -> None:
         pass

@@ -13,7 +13,13 @@ from enum import StrEnum
 from typing import Any
 
 # Flat SCIM attribute paths the agent owns on a user, in the order Entra's mapping lists them.
-USER_ATTRIBUTES: tuple[str, ...] = ("userName", "active", "title", "name.givenName", "name.familyName")
+USER_ATTRIBUTES: tuple[str, ...] = (
+    "userName",
+    "active",
+    "title",
+    "name.givenName",
+    "name.familyName",
+)
 
 FlatAttributes = Mapping[str, Any]
 """SCIM attributes keyed by path (`name.givenName`); a missing key means "no value"."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -55,8 +56,11 @@ def test_mapping_omits_nulls_and_keeps_exactly_the_five_attributes() -> None:
         "name.givenName": "Alice",
         "name.familyName": "Anders",
     }
-    assert desired_user(BOB) == {"userName": "bob@contoso.com", "active": True,
-                                 "name.givenName": "Bob"}
+    assert desired_user(BOB) == {
+        "userName": "bob@contoso.com",
+        "active": True,
+        "name.givenName": "Bob",
+    }
     empty_title = DirectoryUser("u", "x@contoso.com", "", None, "", True)
     assert desired_user(empty_title) == {"userName": "x@contoso.com", "active": True}
 
@@ -78,7 +82,9 @@ def test_roles_follow_group_names_in_canonical_order() -> None:
     assert roles(names) == ["Admin", "Project viewer"]
 
 
-CASES: list[tuple[str, DirectorySnapshot, RecordedState, dict[str, Presence], list[tuple[str, str]]]] = [
+CASES: list[
+    tuple[str, DirectorySnapshot, RecordedState, dict[str, Presence], list[tuple[str, str]]]
+] = [
     (
         "first run creates users, then groups, then memberships",
         snap(ADMIN, users=(ALICE,)),
@@ -167,8 +173,11 @@ CASES: list[tuple[str, DirectorySnapshot, RecordedState, dict[str, Presence], li
         "a soft-deleted user purged later is deleted",
         snap(group("g-admin", "SourceMagnetAdmin")),
         RecordedState(
-            {"u-alice": rec_user(ALICE, "s1", attrs={"active": False},
-                                 deprovisioned=Deprovision.SOFT_DELETED)},
+            {
+                "u-alice": rec_user(
+                    ALICE, "s1", attrs={"active": False}, deprovisioned=Deprovision.SOFT_DELETED
+                )
+            },
             {"g-admin": GroupRecord("g-admin", "sg1", "SourceMagnetAdmin")},
             frozenset({("g-admin", "u-alice")}),
         ),
@@ -179,8 +188,11 @@ CASES: list[tuple[str, DirectorySnapshot, RecordedState, dict[str, Presence], li
         "a restored user is enabled",
         snap(ADMIN, users=(ALICE,)),
         RecordedState(
-            {"u-alice": rec_user(ALICE, "s1", attrs={"active": False},
-                                 deprovisioned=Deprovision.SOFT_DELETED)},
+            {
+                "u-alice": rec_user(
+                    ALICE, "s1", attrs={"active": False}, deprovisioned=Deprovision.SOFT_DELETED
+                )
+            },
             {"g-admin": GroupRecord("g-admin", "sg1", "SourceMagnetAdmin")},
             frozenset({("g-admin", "u-alice")}),
         ),
@@ -222,8 +234,9 @@ def test_plan_table(
 def test_out_of_scope_users_are_not_looked_up_again() -> None:
     recorded = RecordedState(
         {
-            "u-alice": rec_user(ALICE, "s1", attrs={"active": False},
-                                deprovisioned=Deprovision.OUT_OF_SCOPE),
+            "u-alice": rec_user(
+                ALICE, "s1", attrs={"active": False}, deprovisioned=Deprovision.OUT_OF_SCOPE
+            ),
             "u-bob": rec_user(BOB, "s2"),
         }
     )
@@ -244,8 +257,6 @@ def test_membership_changes_are_chunked() -> None:
 
 
 def test_plan_serialises_to_plain_json_types() -> None:
-    import json
-
     plan = build_plan(snap(ADMIN, users=(ALICE,)), RecordedState(), {})
     data = json.loads(json.dumps(plan.to_dict()))
     assert data["counts"] == {"create_user": 1, "create_group": 1, "add_members": 1}
@@ -290,8 +301,11 @@ def converged(snapshot: DirectorySnapshot, plan: Plan) -> RecordedState:
         if op.action is Action.CREATE_GROUP and op.entra_id
     }
     members = frozenset(
-        (op.entra_id, m) for op in plan.changes if op.action is Action.ADD_MEMBERS
-        for m in op.members if op.entra_id
+        (op.entra_id, m)
+        for op in plan.changes
+        if op.action is Action.ADD_MEMBERS
+        for m in op.members
+        if op.entra_id
     )
     return RecordedState(users, groups, members)
 
@@ -315,8 +329,11 @@ def test_everything_leaving_scope_is_soft_deleted_never_deleted(
     empty = DirectorySnapshot({}, {})
     presence = dict.fromkeys(departed_user_ids(empty, recorded), Presence.EXISTS)
     plan = build_plan(empty, recorded, presence)
-    user_actions = {op.action for op in plan.changes if op.action not in (
-        Action.DELETE_GROUP, Action.REMOVE_MEMBERS)}
+    user_actions = {
+        op.action
+        for op in plan.changes
+        if op.action not in (Action.DELETE_GROUP, Action.REMOVE_MEMBERS)
+    }
     assert user_actions <= {Action.DISABLE_USER}
     assert len([op for op in plan.changes if op.action is Action.DISABLE_USER]) == len(
         recorded.users

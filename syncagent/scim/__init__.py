@@ -1,0 +1,1 @@
+"""The target side: SCIM request bodies in Entra's dialects, and the client that sends them."""
