@@ -8,7 +8,7 @@ adding through a filter path that matches nothing); `strict=True` reads the RFC 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
@@ -42,6 +42,13 @@ class _Server(ThreadingMixIn, WSGIServer):
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def get_environ(self) -> dict[str, Any]:
+        environ = super().get_environ()
+        if self.headers.get("Content-Type") is None:
+            # wsgiref invents text/plain; the server must see what was really sent.
+            environ.pop("CONTENT_TYPE", None)
+        return environ
 
 
 @dataclass(frozen=True)
@@ -82,21 +89,27 @@ def build_app(token: str, *, strict: bool = False) -> tuple[WSGIApplication, InM
 
 
 @contextmanager
-def scim_target(
-    token: str,
-    *,
-    strict: bool = False,
-    wrap: Callable[[WSGIApplication], WSGIApplication] | None = None,
-) -> Iterator[RunningScimTarget]:
-    """Serve a fresh scim2-server on 127.0.0.1 (ephemeral port) until the block ends."""
-    app, storage = build_app(token, strict=strict)
-    served = wrap(app) if wrap else app
-    httpd = make_server("127.0.0.1", 0, served, server_class=_Server, handler_class=_QuietHandler)
-    thread = threading.Thread(target=httpd.serve_forever, name="scim-target", daemon=True)
+def serve(app: WSGIApplication) -> Iterator[str]:
+    """Serve a WSGI app on 127.0.0.1 (ephemeral port); yields its root URL."""
+    httpd = make_server("127.0.0.1", 0, app, server_class=_Server, handler_class=_QuietHandler)
+    thread = threading.Thread(
+        target=httpd.serve_forever,
+        kwargs={"poll_interval": 0.02},  # shutdown waits for one poll
+        name="scim-target",
+        daemon=True,
+    )
     thread.start()
     try:
-        yield RunningScimTarget(f"http://127.0.0.1:{httpd.server_port}/v2", token, storage)
+        yield f"http://127.0.0.1:{httpd.server_port}"
     finally:
         httpd.shutdown()
         httpd.server_close()
-        thread.join(timeout=5)
+        thread.join(timeout=10)
+
+
+@contextmanager
+def scim_target(token: str, *, strict: bool = False) -> Iterator[RunningScimTarget]:
+    """A fresh scim2-server on loopback until the block ends; its base URL ends in /v2."""
+    app, storage = build_app(token, strict=strict)
+    with serve(app) as root:
+        yield RunningScimTarget(f"{root}/v2", token, storage)
