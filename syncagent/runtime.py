@@ -46,7 +46,10 @@ class Runtime:
     def sync(self, *, dry_run: bool = False, allow_deletions: bool = False) -> CycleResult:
         self.requests.entries.clear()
         options = self.options(dry_run=dry_run, allow_deletions=allow_deletions)
-        return run_cycle(self.source, self.target, self.store, self.requests, options)
+        if dry_run:  # reads only: no need to wait for, or keep out, a running sync
+            return run_cycle(self.source, self.target, self.store, self.requests, options)
+        with self.store.exclusive_run():
+            return run_cycle(self.source, self.target, self.store, self.requests, options)
 
 
 @contextmanager

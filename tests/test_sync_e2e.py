@@ -16,6 +16,8 @@ import pytest
 
 from syncagent.cycle import RunStatus
 from syncagent.emulator import GraphEmulator
+from syncagent.errors import Refused
+from syncagent.state import StateStore
 from tests.agent import ROLE_GROUPS, Agent, agent_config, running_agent
 from tests.fixtures.scim_server import ScimServer
 
@@ -476,3 +478,15 @@ def test_objects_the_agent_did_not_create_or_adopt_are_never_touched(agent: Agen
     assert f"/Users/{stranger['id']}" not in touched
     assert f"/Groups/{other['id']}" not in touched
     assert agent.users()["local.admin@contoso.com"].get("active", True) is not False
+
+
+def test_a_sync_is_refused_while_another_holds_the_state(agent: Agent, state_url: str) -> None:
+    role_groups(agent)
+    add_user(agent, "alice", "SourceMagnetAdmin")
+    with StateStore.open(state_url) as other, other.exclusive_run():
+        with pytest.raises(Refused):
+            agent.sync()
+        assert agent.writes() == []
+        ok(agent.sync(dry_run=True))  # a dry run only reads: it is not kept out
+    ok(agent.sync())
+    assert set(agent.users()) == {"alice@contoso.com"}

@@ -55,6 +55,7 @@ from syncagent.model import (
     RecordedState,
     UserRecord,
 )
+from syncagent.state.lock import exclusive_run
 from syncagent.state.schema import VERSION_TABLE, groups, memberships, operations, runs, users
 
 _log = logging.getLogger(__name__)
@@ -151,6 +152,12 @@ class StateStore:
             self._engine = self._create_engine(parsed)
         except (SQLAlchemyError, ImportError) as exc:
             raise self._error("cannot open state database", exc) from exc
+
+    @contextmanager
+    def exclusive_run(self) -> Iterator[None]:
+        """Hold the run lock for the block; Refused if another run holds it (see lock.py)."""
+        with exclusive_run(self._engine, self._display):
+            yield
 
     # -- lifecycle -----------------------------------------------------------------------
 
