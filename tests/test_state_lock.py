@@ -11,9 +11,11 @@ from syncagent.state import StateStore
 def test_a_second_run_is_refused_while_the_first_holds_the_lock(state_url: str) -> None:
     with StateStore.open(state_url) as first, StateStore.open(state_url) as second:
         with first.exclusive_run():
-            with pytest.raises(Refused, match="another sync is running") as caught:
-                with second.exclusive_run():
-                    pytest.fail("the lock was granted twice")
+            with (
+                pytest.raises(Refused, match="another sync is running") as caught,
+                second.exclusive_run(),
+            ):
+                pytest.fail("the lock was granted twice")
             assert "password" not in str(caught.value)
         with second.exclusive_run():  # released: the next run may go
             pass
