@@ -490,3 +490,28 @@ def test_a_sync_is_refused_while_another_holds_the_state(agent: Agent, state_url
         ok(agent.sync(dry_run=True))  # a dry run only reads: it is not kept out
     ok(agent.sync())
     assert set(agent.users()) == {"alice@contoso.com"}
+
+
+def test_an_out_of_scope_user_that_is_later_soft_deleted_is_left_alone(agent: Agent) -> None:
+    ids = provisioned(agent)
+    viewer = agent.tenant.find_group("SourceMagnetSourcingViewer").id  # type: ignore[union-attr]
+    agent.tenant.remove_members(viewer, ids["bob"])
+    ok(agent.sync())
+    agent.tenant.soft_delete_user(ids["bob"])
+    agent.graph.clear_requests()
+    ok(agent.sync())
+    assert agent.writes() == []
+    # Not managed any more, so not even looked up in Graph.
+    assert not [r for r in agent.graph.requests if ids["bob"] in r.path]
+
+
+def test_a_group_renamed_out_of_scope_is_deleted_like_an_unassigned_group(agent: Agent) -> None:
+    provisioned(agent)
+    gid = agent.groups()["SourceMagnetAdmin"]["id"]
+    admin = agent.tenant.find_group("SourceMagnetAdmin").id  # type: ignore[union-attr]
+    agent.tenant.rename_group(admin, "Former SourceMagnet admins")
+    result = agent.sync()
+    ok(result)
+    assert [(w.method, w.target) for w in agent.writes()] == [("DELETE", f"/Groups/{gid}")]
+    # Alice keeps her other role group, so she stays active.
+    assert agent.users()["alice@contoso.com"]["active"] is True
