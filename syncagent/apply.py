@@ -75,6 +75,7 @@ class StepResult:
     operation: Operation
     outcome: OperationOutcome
     requests: tuple[SentRequest, ...]
+    members_applied: int = 0  # members a membership step sent; unprovisioned ones are skipped
 
 
 @dataclass(slots=True)
@@ -117,6 +118,7 @@ class Executor:
         self._dialect = dialect
         self._user_ids = {uid: rec.scim_id for uid, rec in recorded.users.items()}
         self._group_ids = {gid: rec.scim_id for gid, rec in recorded.groups.items()}
+        self._members_applied = 0  # set by the membership step being run
         self._handlers: dict[Action, Callable[[Operation], OperationOutcome]] = {
             Action.PROBE: self._probe,
             Action.CREATE_USER: self._create_user,
@@ -136,6 +138,7 @@ class Executor:
         report = ExecutionReport()
         for index, op in enumerate(plan.operations):
             mark = self._requests.mark()
+            self._members_applied = 0
             try:
                 outcome = self._handlers[op.action](op)
             except TargetUnavailable as exc:
@@ -148,7 +151,8 @@ class Executor:
                 if op.action is Action.PROBE:
                     raise
                 outcome = self._failure(op, exc, mark)
-            report.steps.append(StepResult(op, outcome, tuple(self._requests.since(mark))))
+            sent = tuple(self._requests.since(mark))
+            report.steps.append(StepResult(op, outcome, sent, self._members_applied))
         return report
 
     # -- outcomes -------------------------------------------------------------------------
@@ -338,6 +342,7 @@ class Executor:
         if not members:
             raise _Failed("none of its users is provisioned (their creates failed)")
         self._target.patch_group(group_id, members_add_body(list(members.values()), self._dialect))
+        self._members_applied = len(members)
         error = f"{missing} member(s) skipped: not provisioned" if missing else None
         outcome = self._outcome(op, mark, scim_id=group_id, error=error)
         self._writer.add_memberships(self._run_id, op.entra_id, list(members), outcome)
@@ -350,6 +355,7 @@ class Executor:
         bodies = members_remove_bodies(list(members.values()), self._dialect)
         for body in bodies:
             self._target.patch_group(group_id, body)
+        self._members_applied = len(members)
         outcome = self._outcome(op, mark, scim_id=group_id)
         # A member whose user link is gone can no longer be named on the target: forget it.
         self._writer.remove_memberships(self._run_id, op.entra_id, list(op.members), outcome)

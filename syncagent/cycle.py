@@ -237,9 +237,9 @@ def summarise(report: ExecutionReport | None, plan: Plan | None) -> dict[str, An
         elif outcome.object_type == "group" and outcome.action in _GROUP_RESULTS:
             groups[_GROUP_RESULTS[outcome.action]] += 1
         elif step.operation.action is Action.ADD_MEMBERS:
-            members["added"] += len(step.operation.members)
+            members["added"] += step.members_applied
         elif step.operation.action is Action.REMOVE_MEMBERS:
-            members["removed"] += len(step.operation.members)
+            members["removed"] += step.members_applied
     return {
         "planned": len(plan.changes) if plan else 0,
         "users": users,

@@ -52,22 +52,28 @@ def describe(op: Operation) -> str:
 
 
 def result_text(result: CycleResult, *, show_requests: bool) -> str:
+    """The run as an administrator reads it; the reason for a failure goes to stderr."""
     lines: list[str] = []
     heading = "Dry run: nothing was sent but reads" if result.mode == "dry-run" else "Sync"
     if result.run_id is not None:
         heading += f" (run {result.run_id})"
     lines.append(heading)
-    steps = result.report.steps if result.report else []
-    if result.report is None and result.plan is not None:
-        lines.extend(f"  {describe(op)}" for op in result.plan.changes)
-    for step in steps:
-        if step.operation.action is Action.PROBE and not show_requests:
+    report, plan = result.report, result.plan
+    if report is None and plan is not None and plan.changes:
+        # Refused (or stopped) after planning: the plan is the thing to review.
+        lines.append("  not applied; the plan was:")
+        lines.extend(f"  {describe(op)}" for op in plan.changes)
+    elif plan is None and result.status is RunStatus.FAILED:
+        lines.append("  no plan: the cycle stopped before it could make one")
+    for step in report.steps if report else []:
+        outcome = step.outcome
+        failed = outcome.status.value != "success"
+        if step.operation.action is Action.PROBE and not (show_requests or failed):
             continue
         line = f"  {describe(step.operation)}"
-        outcome = step.outcome
         if outcome.action not in (str(step.operation.action), "create"):
             line += f": {outcome.action}"
-        if outcome.status.value != "success":
+        if failed:
             line += f"  {outcome.status.value.upper()}"
         lines.append(line)
         if outcome.error:
@@ -78,18 +84,32 @@ def result_text(result: CycleResult, *, show_requests: bool) -> str:
                 lines.append(f"      {request.method} {request.path} {status}")
                 if request.body is not None:
                     lines.append(f"        {json.dumps(request.body, separators=(',', ':'))}")
-    if result.plan is not None and not result.plan.changes:
+    if report is not None and report.not_attempted:
+        lines.append(
+            f"  {report.not_attempted} operation(s) not attempted: they run on the next cycle"
+        )
+    if plan is not None and not plan.changes:
         lines.append("  nothing to change")
-    if result.plan and result.plan.notes:
+    if plan and plan.notes:
         lines.append("Notes:")
-        lines.extend(f"  - {note}" for note in result.plan.notes)
+        lines.extend(f"  - {note}" for note in plan.notes)
     lines.extend(f"Warning: {w}" for w in result.warnings)
     lines.append(summary_line(result))
     return "\n".join(lines)
 
 
 def summary_line(result: CycleResult) -> str:
+    """One line, stable in form: what changed, what went over the wire, how it ended."""
     s = result.summary()
+    took = f"in {result.duration:.1f}s"
+    if result.report is None:
+        # Nothing was executed: counts of zero would read as "checked, all unchanged".
+        if result.plan is None:
+            return f"Summary: no plan was made; nothing sent; {result.status.upper()} {took}"
+        return (
+            f"Summary: {s['planned']} change(s) planned; nothing sent; "
+            f"{result.status.upper()} {took}"
+        )
     parts = [
         _counts("users", s["users"]),
         _counts("groups", s["groups"]),
@@ -98,15 +118,20 @@ def summary_line(result: CycleResult) -> str:
     requests = s["requests"]
     sent = "not sent" if result.mode == "dry-run" else "sent"
     tail = f"{requests['reads']} reads, {requests['writes']} writes {sent}"
-    status = {
-        RunStatus.SUCCESS: "done",
-        RunStatus.PARTIAL: f"PARTIAL: {s['failed']} failed (retried next run)",
-        RunStatus.FAILED: "FAILED",
-        RunStatus.REFUSED: "REFUSED",
-    }[result.status]
-    return (
-        f"Summary: {'; '.join(p for p in parts if p)}; {tail}; {status} in {result.duration:.1f}s"
-    )
+    return f"Summary: {'; '.join(p for p in parts if p)}; {tail}; {_ending(result)} {took}"
+
+
+def _ending(result: CycleResult) -> str:
+    s = result.summary()
+    if result.status is RunStatus.SUCCESS:
+        return "done"
+    if result.status is RunStatus.PARTIAL:
+        return f"PARTIAL: {s['failed']} failed (retried next run)"
+    counts = [f"{s['failed']} failed"] if s["failed"] else []
+    if s["not_attempted"]:
+        counts.append(f"{s['not_attempted']} not attempted")
+    ending = result.status.upper()
+    return f"{ending}: {', '.join(counts)}" if counts else ending
 
 
 def _counts(name: str, counts: dict[str, int]) -> str:
