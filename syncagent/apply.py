@@ -201,6 +201,7 @@ class Executor:
             )
         if matches:
             scim_id = _resource_id(matches[0], "user")
+            self._check_unlinked(scim_id, self._user_ids, "user", op.label)
             changes = diff_attributes(op.attributes, flatten_user(matches[0]))
             if changes:
                 self._target.patch_user(scim_id, user_patch_body(changes, self._dialect))
@@ -215,6 +216,16 @@ class Executor:
             self._run_id, UserRecord(op.entra_id, scim_id, dict(op.attributes)), outcome
         )
         return outcome
+
+    @staticmethod
+    def _check_unlinked(scim_id: str, links: Mapping[str, str], kind: str, label: str) -> None:
+        """Adopting a target object already linked to another Entra object would merge two."""
+        owner = next((entra for entra, linked in links.items() if linked == scim_id), None)
+        if owner is not None:
+            raise _Failed(
+                f"the target {kind} {scim_id} matching {label!r} is already linked to Entra "
+                f"object {owner}; not adopting it twice"
+            )
 
     def _update_user(self, op: Operation) -> OperationOutcome:
         mark = self._requests.mark()
@@ -278,6 +289,7 @@ class Executor:
             )
         if matches:
             scim_id = _resource_id(matches[0], "group")
+            self._check_unlinked(scim_id, self._group_ids, "group", op.label)
             changes = _group_changes(op.attributes, matches[0])
             if changes:
                 self._target.patch_group(scim_id, group_patch_body(changes, self._dialect))

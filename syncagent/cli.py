@@ -296,7 +296,9 @@ def demo(keep: bool) -> None:
     """
     from syncagent.demo import run_demo
 
-    run_demo(click.echo, keep=keep)
+    params = click.get_current_context().find_root().params
+    level = "debug" if params.get("debug") or params.get("verbose") else "warning"
+    run_demo(click.echo, keep=keep, log_level=level)
 
 
 if __name__ == "__main__":  # pragma: no cover

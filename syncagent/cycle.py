@@ -86,6 +86,11 @@ class CycleResult:
                     ],
                 }
                 for step in steps
+            ]
+            # A refused run applied nothing: show what it would have done.
+            or [
+                {**op.to_dict(), "result": None, "status": "not_attempted", "requests": []}
+                for op in (self.plan.changes if self.plan and not self.report else ())
             ],
         }
 
@@ -111,18 +116,37 @@ def run_cycle(
         result.status, result.error = RunStatus.FAILED, exc
     finally:
         result.duration = time.monotonic() - began
-        if result.run_id is not None:
-            summary = {**result.summary(), "error": str(result.error) if result.error else None}
+    if result.run_id is not None:
+        summary = {**result.summary(), "error": str(result.error) if result.error else None}
+        try:
             store.finish_run(result.run_id, str(result.status), summary)
+        except SyncAgentError as exc:
+            # Every applied step is already committed; only the run's own row is stale.
+            log.error("could not record the end of run %s: %s", result.run_id, exc)
+            if result.error is None:
+                result.status, result.error = RunStatus.FAILED, exc
     log.info(
         "run %s (%s) %s in %.1fs: %s",
         result.run_id if result.run_id is not None else "-",
         mode,
         result.status,
         result.duration,
-        result.summary(),
+        _log_summary(result.summary()),
     )
     return result
+
+
+def _log_summary(summary: dict[str, Any]) -> str:
+    """`users created=2 disabled=1, groups created=7, ...`: nonzero counts only."""
+    parts = []
+    for section in ("users", "groups", "members", "requests"):
+        counts = " ".join(f"{k}={v}" for k, v in summary[section].items() if v)
+        parts.append(f"{section} {counts or 'none'}")
+    if summary["failed"]:
+        parts.append(f"failed={summary['failed']}")
+    if summary["not_attempted"]:
+        parts.append(f"not_attempted={summary['not_attempted']}")
+    return ", ".join(parts)
 
 
 def _run(

@@ -26,8 +26,8 @@ _SCIM_SECRET = "demo-provisioning-secret"  # noqa: S105 (the demo target's made-
 Echo = Callable[[str], None]
 
 
-def run_demo(echo: Echo, *, keep: bool = False) -> None:
-    logs.configure("warning")
+def run_demo(echo: Echo, *, keep: bool = False, log_level: str = "warning") -> None:
+    logs.configure(log_level)
     workdir = Path(tempfile.mkdtemp(prefix="syncagent-demo-"))
     tenant = Tenant.sample()
     try:

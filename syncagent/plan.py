@@ -17,6 +17,7 @@ event maps to the request Entra's provisioning service would send for it:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -152,12 +153,20 @@ def _user_operations(
 ) -> list[Operation]:
     ops: list[Operation] = []
     desired = {uid: desired_user(user) for uid, user in snapshot.users.items()}
+    taken = Counter(want["userName"].lower() for want in desired.values())
     for uid in sorted(desired, key=lambda u: (desired[u]["userName"].lower(), u)):
         want = desired[uid]
         label = want["userName"]
         record = recorded.users.get(uid)
         if record is None:
-            if want["active"]:
+            if taken[label.lower()] > 1:
+                # userName is SourceMagnet's key (and case-insensitive in SCIM): provisioning
+                # either would hand one person's account to the other.
+                notes.append(
+                    f"user {label}: not provisioned, another in-scope Entra user has the same "
+                    "userName"
+                )
+            elif want["active"]:
                 ops.append(Operation(Action.CREATE_USER, label, uid, attributes=want))
             else:
                 notes.append(f"user {label}: not provisioned, its account is disabled in Entra")

@@ -29,12 +29,14 @@ ROLE_GROUPS = (
 def agent_config(
     tmp_path: Path,
     emulator: GraphEmulator,
-    scim: ScimServer,
+    scim_server: ScimServer,
     state_url: str,
     *,
     compliant: bool = False,
     **sections: dict[str, Any],
 ) -> Config:
+    """A configuration for the fixtures; `sections` add keys, e.g. `scim={"max_retries": 0}`."""
+    scim = scim_server
     (tmp_path / "graph-token").write_text(TEST_GRAPH_TOKEN)
     (tmp_path / "scim-secret").write_text(scim.token + "\n")
     data: dict[str, Any] = {

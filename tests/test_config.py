@@ -26,13 +26,15 @@ from syncagent.config import (
     GraphConfig,
     SourceConfig,
     StateConfig,
-    _validate_file,  # the example's commented values are checked against the file schema
     config_keys,
     is_loopback_host,
     load_config,
     parse_config,
     resolve_config_path,
 )
+
+# The example's commented values are checked against the file schema.
+from syncagent.config.loader import validate_file as _validate_file
 from syncagent.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "syncagent.example.toml"

@@ -338,3 +338,14 @@ def test_everything_leaving_scope_is_soft_deleted_never_deleted(
     assert len([op for op in plan.changes if op.action is Action.DISABLE_USER]) == len(
         recorded.users
     )
+
+
+def test_users_whose_user_names_collide_are_not_provisioned() -> None:
+    guest = DirectoryUser("u-guest", "alice_contoso.com#EXT#@fabrikam.onmicrosoft.com")
+    plan = build_plan(
+        snap(group("g-admin", "SourceMagnetAdmin", "u-alice", "u-guest"), users=(ALICE, guest)),
+        RecordedState(),
+        {},
+    )
+    assert [op.action for op in plan.changes] == [Action.CREATE_GROUP]
+    assert sum("same userName" in note for note in plan.notes) == 2

@@ -515,3 +515,26 @@ def test_a_group_renamed_out_of_scope_is_deleted_like_an_unassigned_group(agent:
     assert [(w.method, w.target) for w in agent.writes()] == [("DELETE", f"/Groups/{gid}")]
     # Alice keeps her other role group, so she stays active.
     assert agent.users()["alice@contoso.com"]["active"] is True
+
+
+def test_a_target_user_already_linked_is_never_adopted_for_a_second_entra_user(
+    agent: Agent,
+) -> None:
+    ids = provisioned(agent)
+    alice_scim = agent.scim_id("alice@contoso.com")
+    # Alice's account is renamed in SourceMagnet to the name a new Entra user arrives with.
+    agent.runtime.target.patch_user(
+        alice_scim,
+        {
+            "schemas": PATCH_OP,
+            "Operations": [{"op": "replace", "path": "userName", "value": "carol@contoso.com"}],
+        },
+    )
+    add_user(agent, "carol", "SourceMagnetAdmin")
+    result = agent.sync()
+    assert result.status is RunStatus.PARTIAL
+    errors = [step.outcome.error for step in result.report.failed]  # type: ignore[union-attr]
+    assert errors[0] is not None
+    assert "already linked" in errors[0], errors
+    assert bodies(agent, "PATCH", f"/Users/{alice_scim}") == []
+    assert ids
