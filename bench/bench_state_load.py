@@ -18,19 +18,12 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, insert
 
+from syncagent.mapping import ROLE_GROUPS
 from syncagent.model import OperationOutcome, OutcomeStatus, UserRecord
 from syncagent.state import StateStore
 from syncagent.state.schema import groups, memberships, users
 
-GROUPS = (
-    "SourceMagnetAdmin",
-    "SourceMagnetContractCreator",
-    "SourceMagnetContractViewer",
-    "SourceMagnetSourcingCreator",
-    "SourceMagnetSourcingViewer",
-    "SourceMagnetProjectCreator",
-    "SourceMagnetProjectViewer",
-)
+GROUPS = tuple(ROLE_GROUPS)
 
 
 def fill(url: str, user_count: int) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from syncagent import mapping
 from syncagent.config import Config, parse_config
 from syncagent.cycle import CycleResult
 from syncagent.emulator import GraphEmulator, Tenant
@@ -15,15 +16,7 @@ from syncagent.runtime import Runtime, open_runtime
 from tests.fixtures.emulator import TEST_GRAPH_TOKEN
 from tests.fixtures.scim_server import RecordedScimRequest, ScimServer
 
-ROLE_GROUPS = (
-    "SourceMagnetAdmin",
-    "SourceMagnetContractCreator",
-    "SourceMagnetContractViewer",
-    "SourceMagnetSourcingCreator",
-    "SourceMagnetSourcingViewer",
-    "SourceMagnetProjectCreator",
-    "SourceMagnetProjectViewer",
-)
+ROLE_GROUPS = tuple(mapping.ROLE_GROUPS)
 
 
 def agent_config(

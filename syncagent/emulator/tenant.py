@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
+from syncagent.mapping import ROLE_GROUPS
+
 MemberType = Literal["user", "group"]
 
 # Fixed namespace: ids depend only on the order objects are created in.
@@ -433,15 +435,7 @@ class Tenant:
         get nothing through it.
         """
         tenant = cls()
-        role_names = (
-            "SourceMagnetAdmin",
-            "SourceMagnetContractCreator",
-            "SourceMagnetContractViewer",
-            "SourceMagnetSourcingCreator",
-            "SourceMagnetSourcingViewer",
-            "SourceMagnetProjectCreator",
-            "SourceMagnetProjectViewer",
-        )
+        role_names = tuple(ROLE_GROUPS)
         roles = {
             name: tenant.add_group(name, description=f"SourceMagnet role {name[12:]}")
             for name in role_names
