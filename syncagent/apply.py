@@ -100,6 +100,35 @@ class _Failed(Exception):
     """An object-level failure: logged, and the run goes on."""
 
 
+class _Links:
+    """Entra object id ↔ SCIM id, as known at this point of the run."""
+
+    def __init__(self, links: Mapping[str, str]) -> None:
+        self._scim = dict(links)
+        self._entra = {scim: entra for entra, scim in links.items()}
+
+    def scim_id(self, entra_id: str) -> str | None:
+        return self._scim.get(entra_id)
+
+    def link(self, entra_id: str, scim_id: str) -> None:
+        self._scim[entra_id] = scim_id
+        self._entra[scim_id] = entra_id
+
+    def unlink(self, entra_id: str) -> None:
+        scim_id = self._scim.pop(entra_id, None)
+        if scim_id is not None:
+            self._entra.pop(scim_id, None)
+
+    def check_unclaimed(self, scim_id: str, kind: str, label: str) -> None:
+        """Adopting a target object already linked to another Entra object would merge two."""
+        owner = self._entra.get(scim_id)
+        if owner is not None:
+            raise _Failed(
+                f"the target {kind} {scim_id} matching {label!r} is already linked to Entra "
+                f"object {owner}; not adopting it twice"
+            )
+
+
 class Executor:
     def __init__(
         self,
@@ -116,8 +145,8 @@ class Executor:
         self._requests = requests
         self._run_id = run_id
         self._dialect = dialect
-        self._user_ids = {uid: rec.scim_id for uid, rec in recorded.users.items()}
-        self._group_ids = {gid: rec.scim_id for gid, rec in recorded.groups.items()}
+        self._users = _Links({uid: rec.scim_id for uid, rec in recorded.users.items()})
+        self._groups = _Links({gid: rec.scim_id for gid, rec in recorded.groups.items()})
         self._members_applied = 0  # set by the membership step being run
         self._handlers: dict[Action, Callable[[Operation], OperationOutcome]] = {
             Action.PROBE: self._probe,
@@ -201,7 +230,7 @@ class Executor:
             )
         if matches:
             scim_id = _resource_id(matches[0], "user")
-            self._check_unlinked(scim_id, self._user_ids, "user", op.label)
+            self._users.check_unclaimed(scim_id, "user", op.label)
             changes = diff_attributes(op.attributes, flatten_user(matches[0]))
             if changes:
                 self._target.patch_user(scim_id, user_patch_body(changes, self._dialect))
@@ -210,22 +239,12 @@ class Executor:
             created = self._target.create_user(user_create_body(op.attributes))
             scim_id = _resource_id(created, "user")
             action = "create"
-        self._user_ids[op.entra_id] = scim_id
+        self._users.link(op.entra_id, scim_id)
         outcome = self._outcome(op, mark, action=action, scim_id=scim_id)
         self._writer.record_user(
             self._run_id, UserRecord(op.entra_id, scim_id, dict(op.attributes)), outcome
         )
         return outcome
-
-    @staticmethod
-    def _check_unlinked(scim_id: str, links: Mapping[str, str], kind: str, label: str) -> None:
-        """Adopting a target object already linked to another Entra object would merge two."""
-        owner = next((entra for entra, linked in links.items() if linked == scim_id), None)
-        if owner is not None:
-            raise _Failed(
-                f"the target {kind} {scim_id} matching {label!r} is already linked to Entra "
-                f"object {owner}; not adopting it twice"
-            )
 
     def _update_user(self, op: Operation) -> OperationOutcome:
         mark = self._requests.mark()
@@ -257,7 +276,7 @@ class Executor:
             "it will be matched again on the next run",
         )
         self._writer.forget_user(self._run_id, op.entra_id, outcome)
-        self._user_ids.pop(op.entra_id, None)
+        self._users.unlink(op.entra_id)
         return outcome
 
     def _delete_user(self, op: Operation) -> OperationOutcome:
@@ -289,7 +308,7 @@ class Executor:
             )
         if matches:
             scim_id = _resource_id(matches[0], "group")
-            self._check_unlinked(scim_id, self._group_ids, "group", op.label)
+            self._groups.check_unclaimed(scim_id, "group", op.label)
             changes = _group_changes(op.attributes, matches[0])
             if changes:
                 self._target.patch_group(scim_id, group_patch_body(changes, self._dialect))
@@ -298,7 +317,7 @@ class Executor:
             created = self._target.create_group(group_create_body(op.label, op.entra_id))
             scim_id = _resource_id(created, "group")
             action = "create"
-        self._group_ids[op.entra_id] = scim_id
+        self._groups.link(op.entra_id, scim_id)
         outcome = self._outcome(op, mark, action=action, scim_id=scim_id)
         self._writer.record_group(
             self._run_id, GroupRecord(op.entra_id, scim_id, op.label), outcome
@@ -319,7 +338,7 @@ class Executor:
                 "it will be matched again on the next run",
             )
             self._writer.forget_group(self._run_id, op.entra_id, outcome)
-            self._group_ids.pop(op.entra_id, None)
+            self._groups.unlink(op.entra_id)
             return outcome
         changes = _group_changes(op.attributes, live)
         if changes:
@@ -340,10 +359,12 @@ class Executor:
 
     def _membership_targets(self, op: Operation) -> tuple[str, dict[str, str]]:
         assert op.entra_id is not None
-        group_id = self._group_ids.get(op.entra_id)
+        group_id = self._groups.scim_id(op.entra_id)
         if group_id is None:
             raise _Failed(f"group {op.label!r} is not provisioned (its create failed)")
-        members = {uid: self._user_ids[uid] for uid in op.members if uid in self._user_ids}
+        members = {
+            uid: scim_id for uid in op.members if (scim_id := self._users.scim_id(uid)) is not None
+        }
         return group_id, members
 
     def _add_members(self, op: Operation) -> OperationOutcome:
