@@ -37,6 +37,7 @@ class CycleOptions:
     allow_deletions: bool = False
     max_deletions: int = 50
     members_per_patch: int = 100
+    skip_out_of_scope_deletions: bool = False
     dialect: Dialect = Dialect.DEFAULT
 
 
@@ -161,7 +162,13 @@ def _run(
     snapshot = source.read_snapshot()
     recorded = store.load()
     presence = source.user_presence(departed_user_ids(snapshot, recorded))
-    plan = build_plan(snapshot, recorded, presence, members_per_patch=options.members_per_patch)
+    plan = build_plan(
+        snapshot,
+        recorded,
+        presence,
+        members_per_patch=options.members_per_patch,
+        skip_out_of_scope_deletions=options.skip_out_of_scope_deletions,
+    )
     result.plan = plan
     refusal = safety_refusal(plan, snapshot, recorded, options)
     if refusal is not None:

@@ -123,6 +123,7 @@ def departed_user_ids(snapshot: DirectorySnapshot, recorded: RecordedState) -> l
         entra_id
         for entra_id, record in recorded.users.items()
         if entra_id not in snapshot.users
+        and record.deprovisioned is not Deprovision.OUT_OF_SCOPE
         and (
             record.active
             or record.deprovisioned in (Deprovision.DISABLED, Deprovision.SOFT_DELETED)
@@ -136,10 +137,14 @@ def build_plan(
     presence: Mapping[str, Presence],
     *,
     members_per_patch: int = 100,
+    skip_out_of_scope_deletions: bool = False,
 ) -> Plan:
+    """The plan; `skip_out_of_scope_deletions` is Entra's setting of that name."""
     notes: list[str] = []
     user_ops = _user_operations(snapshot, recorded, notes)
-    departed_ops = _departed_operations(snapshot, recorded, presence)
+    departed_ops = _departed_operations(
+        snapshot, recorded, presence, skip_out_of_scope=skip_out_of_scope_deletions
+    )
     group_ops = _group_operations(snapshot, recorded)
     member_ops = _membership_operations(
         snapshot, recorded, presence, user_ops + departed_ops, members_per_patch
@@ -209,7 +214,11 @@ def _record(record: UserRecord, reason: Deprovision | None) -> Operation:
 
 
 def _departed_operations(
-    snapshot: DirectorySnapshot, recorded: RecordedState, presence: Mapping[str, Presence]
+    snapshot: DirectorySnapshot,
+    recorded: RecordedState,
+    presence: Mapping[str, Presence],
+    *,
+    skip_out_of_scope: bool,
 ) -> list[Operation]:
     ops: list[Operation] = []
     for uid in departed_user_ids(snapshot, recorded):
@@ -233,7 +242,9 @@ def _departed_operations(
             if where is Presence.SOFT_DELETED
             else (Deprovision.OUT_OF_SCOPE)
         )
-        if record.active:
+        if record.active and skip_out_of_scope and reason is Deprovision.OUT_OF_SCOPE:
+            ops.append(_record(record, reason))  # left active, and no longer managed
+        elif record.active:
             ops.append(
                 Operation(
                     Action.DISABLE_USER,

@@ -39,6 +39,7 @@ class Runtime:
             dry_run=dry_run,
             allow_deletions=allow_deletions,
             max_deletions=self.config.safety.max_deletions,
+            skip_out_of_scope_deletions=self.config.safety.skip_out_of_scope_deletions,
             members_per_patch=self.config.scim.members_per_patch,
             dialect=self.config.scim.dialect,
         )

@@ -349,3 +349,29 @@ def test_users_whose_user_names_collide_are_not_provisioned() -> None:
     )
     assert [op.action for op in plan.changes] == [Action.CREATE_GROUP]
     assert sum("same userName" in note for note in plan.notes) == 2
+
+
+def test_skip_out_of_scope_deletions_leaves_leavers_active_but_not_the_deleted() -> None:
+    recorded = RecordedState(
+        {"u-alice": rec_user(ALICE, "s1"), "u-bob": rec_user(BOB, "s2")},
+        {"g-admin": GroupRecord("g-admin", "sg1", "SourceMagnetAdmin")},
+        frozenset({("g-admin", "u-alice"), ("g-admin", "u-bob")}),
+    )
+    presence = {"u-alice": Presence.EXISTS, "u-bob": Presence.GONE}
+    plan = build_plan(
+        snap(group("g-admin", "SourceMagnetAdmin")),
+        recorded,
+        presence,
+        skip_out_of_scope_deletions=True,
+    )
+    assert actions(plan) == [
+        ("record_user", "alice@contoso.com"),
+        ("delete_user", "bob@contoso.com"),
+        ("remove_members", "SourceMagnetAdmin"),
+    ]
+    assert plan.changes[0].reason is Deprovision.OUT_OF_SCOPE
+    assert plan.changes[0].attributes["active"] is True
+    left = RecordedState(
+        {"u-alice": UserRecord("u-alice", "s1", desired_user(ALICE), Deprovision.OUT_OF_SCOPE)}
+    )
+    assert departed_user_ids(snap(), left) == []  # no longer managed, not looked up again

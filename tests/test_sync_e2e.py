@@ -538,3 +538,27 @@ def test_a_target_user_already_linked_is_never_adopted_for_a_second_entra_user(
     assert "already linked" in errors[0], errors
     assert bodies(agent, "PATCH", f"/Users/{alice_scim}") == []
     assert ids
+
+
+def test_skip_out_of_scope_deletions_keeps_leavers_active(
+    tmp_path: Path, graph_emulator: GraphEmulator, scim_server: ScimServer, state_url: str
+) -> None:
+    config = agent_config(
+        tmp_path,
+        graph_emulator,
+        scim_server,
+        state_url,
+        safety={"skip_out_of_scope_deletions": True},
+    )
+    with running_agent(config, graph_emulator, scim_server) as agent:
+        ids = provisioned(agent)
+        viewer = agent.tenant.find_group("SourceMagnetSourcingViewer").id  # type: ignore[union-attr]
+        agent.tenant.remove_members(viewer, ids["bob"])
+        ok(agent.sync())
+        bob = agent.scim_id("bob@contoso.com")
+        assert [w.body["Operations"][0]["op"] for w in agent.writes()] == ["Remove"]
+        assert agent.users()["bob@contoso.com"]["active"] is True
+        agent.tenant.update_user(ids["alice"], account_enabled=False)
+        ok(agent.sync())  # disabling in Entra still disables
+        assert agent.users()["alice@contoso.com"]["active"] is False
+        assert bob not in {w.target for w in agent.writes()}

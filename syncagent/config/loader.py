@@ -76,7 +76,10 @@ def parse_config(
         source=source_config,
         scim=scim,
         state=resolve_state(raw.state, base_dir),
-        safety=SafetyConfig(max_deletions=raw.safety.max_deletions),
+        safety=SafetyConfig(
+            max_deletions=raw.safety.max_deletions,
+            skip_out_of_scope_deletions=raw.safety.skip_out_of_scope_deletions,
+        ),
         logging=LoggingConfig(level=raw.logging.level, format=raw.logging.format),
         path=source,
     )

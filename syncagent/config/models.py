@@ -188,6 +188,8 @@ class SafetyConfig(_Frozen):
     """Limits that stop a run before it does damage."""
 
     max_deletions: MaxDeletions = 50
+    # Entra's SkipOutOfScopeDeletions: users who leave scope stay active in the target.
+    skip_out_of_scope_deletions: bool = False
 
 
 class LoggingConfig(_Frozen):

@@ -10,7 +10,14 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, PlainValidator, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    PlainValidator,
+    StrictBool,
+    StrictStr,
+)
 
 from syncagent.config.checks import (
     MaxDeletions,
@@ -74,6 +81,7 @@ class StateFile(Section):
 
 class SafetyFile(Section):
     max_deletions: MaxDeletions = 50
+    skip_out_of_scope_deletions: StrictBool = False
 
 
 class LoggingFile(Section):
