@@ -109,6 +109,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server_version = "GraphEmulator"
     sys_version = ""
     timeout = 60  # idle kept-alive connections end after this many seconds
+    # Headers and body go out in separate writes: without TCP_NODELAY each kept-alive
+    # response waits for the client's delayed ACK.
+    disable_nagle_algorithm = True
     server: _HTTPServer
 
     def setup(self) -> None:

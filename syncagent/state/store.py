@@ -152,6 +152,13 @@ class StateStore:
             self._engine = self._create_engine(parsed)
         except (SQLAlchemyError, ImportError) as exc:
             raise self._error("cannot open state database", exc) from exc
+        # Built once: every write of a run reuses them (and SQLAlchemy's compiled cache).
+        self._upsert_user = self._upsert(
+            users, ("scim_id", "user_name", "attributes", "deprovisioned", "updated_at")
+        )
+        self._upsert_group = self._upsert(groups, ("scim_id", "display_name", "updated_at"))
+        self._insert_membership = self._insert(memberships).on_conflict_do_nothing()
+        self._insert_operation = insert(operations)
 
     @contextmanager
     def exclusive_run(self) -> Iterator[None]:
@@ -326,9 +333,8 @@ class StateStore:
             "created_at": now,
             "updated_at": now,
         }
-        changed = ("scim_id", "user_name", "attributes", "deprovisioned", "updated_at")
         with self._transaction("record a user", write=True) as conn:
-            conn.execute(self._upsert(users, values, changed))
+            conn.execute(self._upsert_user, values)
             self._append_log(conn, run_id, outcome, now)
 
     def forget_user(self, run_id: int, entra_id: str, outcome: OperationOutcome) -> None:
@@ -347,9 +353,8 @@ class StateStore:
             "created_at": now,
             "updated_at": now,
         }
-        changed = ("scim_id", "display_name", "updated_at")
         with self._transaction("record a group", write=True) as conn:
-            conn.execute(self._upsert(groups, values, changed))
+            conn.execute(self._upsert_group, values)
             self._append_log(conn, run_id, outcome, now)
 
     def forget_group(self, run_id: int, entra_id: str, outcome: OperationOutcome) -> None:
@@ -375,7 +380,7 @@ class StateStore:
         ]
         with self._transaction("add memberships", write=True) as conn:
             if rows:
-                conn.execute(self._insert(memberships).on_conflict_do_nothing(), rows)
+                conn.execute(self._insert_membership, rows)
             self._append_log(conn, run_id, outcome, now)
 
     def remove_memberships(
@@ -471,8 +476,8 @@ class StateStore:
             return postgresql.insert(target)
         return sqlite.insert(target)
 
-    def _upsert(self, target: Table, values: Mapping[str, Any], changed: Collection[str]) -> Insert:
-        statement = self._insert(target).values(**values)
+    def _upsert(self, target: Table, changed: Collection[str]) -> Insert:
+        statement = self._insert(target)
         primary_key = [key.name for key in target.primary_key.columns]
         return statement.on_conflict_do_update(
             index_elements=primary_key,
@@ -505,17 +510,18 @@ class StateStore:
         self, conn: Connection, run_id: int, outcome: OperationOutcome, at: datetime
     ) -> None:
         conn.execute(
-            insert(operations).values(
-                run_id=run_id,
-                at=at,
-                object_type=outcome.object_type,
-                action=outcome.action,
-                entra_id=outcome.entra_id,
-                scim_id=outcome.scim_id,
-                request=outcome.request,
-                status=outcome.status.value,
-                error=outcome.error,
-            )
+            self._insert_operation,
+            {
+                "run_id": run_id,
+                "at": at,
+                "object_type": outcome.object_type,
+                "action": outcome.action,
+                "entra_id": outcome.entra_id,
+                "scim_id": outcome.scim_id,
+                "request": outcome.request,
+                "status": outcome.status.value,
+                "error": outcome.error,
+            },
         )
 
 
