@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from syncagent.errors import TargetError, TargetUnavailable
@@ -55,12 +55,19 @@ _OBJECT_TYPES = {
 
 
 class RequestLog:
-    """Collects the requests sent (or, in a dry run, withheld) for the step being run."""
+    """Collects the requests sent (or, in a dry run, withheld) for the step being run.
 
-    def __init__(self) -> None:
+    Bodies cost about 4 KB a user in an initial sync; a run whose requests nobody will
+    see keeps only method, path and status.
+    """
+
+    def __init__(self, *, keep_bodies: bool = True) -> None:
         self.entries: list[SentRequest] = []
+        self.keep_bodies = keep_bodies
 
     def __call__(self, request: SentRequest) -> None:
+        if not self.keep_bodies and request.body is not None:
+            request = replace(request, body=None)
         self.entries.append(request)
 
     def mark(self) -> int:

@@ -230,7 +230,9 @@ def sync(config_path: Path | None, dry_run: bool, as_json: bool, allow_deletions
 
     config = _load(config_path)
     with open_runtime(config) as runtime:
-        result = runtime.sync(dry_run=dry_run, allow_deletions=allow_deletions)
+        result = runtime.sync(
+            dry_run=dry_run, allow_deletions=allow_deletions, bodies=dry_run or as_json
+        )
     if as_json:
         _emit(json.dumps(result.to_dict(), indent=2))
     else:

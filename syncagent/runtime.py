@@ -44,8 +44,12 @@ class Runtime:
             dialect=self.config.scim.dialect,
         )
 
-    def sync(self, *, dry_run: bool = False, allow_deletions: bool = False) -> CycleResult:
+    def sync(
+        self, *, dry_run: bool = False, allow_deletions: bool = False, bodies: bool = True
+    ) -> CycleResult:
+        """One cycle. `bodies=False` keeps request bodies out of the result (and memory)."""
         self.requests.entries.clear()
+        self.requests.keep_bodies = bodies
         options = self.options(dry_run=dry_run, allow_deletions=allow_deletions)
         if dry_run:  # reads only: no need to wait for, or keep out, a running sync
             return run_cycle(self.source, self.target, self.store, self.requests, options)
