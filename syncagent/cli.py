@@ -42,7 +42,8 @@ Exit codes:
   0  success (or, dry run, a plan was made)
   1  partial: some objects failed; they are retried on the next run
   2  usage or configuration error
-  3  refused by a safety guard; nothing was sent
+  3  refused: a safety guard, or another sync holds the state;
+     nothing was sent
   4  failed: Graph, the SCIM endpoint or the state database could not
      be reached, read or written
   70 internal error; 130 interrupted
@@ -159,7 +160,8 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
       0   success (or, dry run, a plan was made)
       1   partial: some objects failed; they are retried on the next run
       2   usage or configuration error
-      3   refused by a safety guard; nothing was sent
+      3   refused: a safety guard, or another sync holds the state;
+          nothing was sent
       4   failed: Graph, the SCIM endpoint or the state database
           could not be reached, read or written
       70  internal error
