@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from syncagent.mapping import desired_group, desired_user
+from syncagent.mapping import desired_group, desired_user, unmapped_groups
 from syncagent.model import (
     Deprovision,
     DirectorySnapshot,
@@ -140,7 +140,10 @@ def build_plan(
     skip_out_of_scope_deletions: bool = False,
 ) -> Plan:
     """The plan; `skip_out_of_scope_deletions` is Entra's setting of that name."""
-    notes: list[str] = []
+    notes = [
+        f"group {name}: provisioned, but its name grants no SourceMagnet role"
+        for name in unmapped_groups(g.display_name for g in snapshot.groups.values())
+    ]
     user_ops = _user_operations(snapshot, recorded, notes)
     departed_ops = _departed_operations(
         snapshot, recorded, presence, skip_out_of_scope=skip_out_of_scope_deletions

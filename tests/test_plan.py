@@ -375,3 +375,13 @@ def test_skip_out_of_scope_deletions_leaves_leavers_active_but_not_the_deleted()
         {"u-alice": UserRecord("u-alice", "s1", desired_user(ALICE), Deprovision.OUT_OF_SCOPE)}
     )
     assert departed_user_ids(snap(), left) == []  # no longer managed, not looked up again
+
+
+def test_an_in_scope_group_that_names_no_role_is_noted() -> None:
+    plan = build_plan(
+        snap(group("g-x", "SourceMagnetTesters"), ADMIN, users=(ALICE,)), RecordedState(), {}
+    )
+    assert plan.notes == (
+        "group SourceMagnetTesters: provisioned, but its name grants no SourceMagnet role",
+    )
+    assert ("create_group", "SourceMagnetTesters") in actions(plan)
