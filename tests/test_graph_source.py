@@ -465,3 +465,40 @@ def test_odata_literals_double_embedded_quotes() -> None:
     assert prefix_filter("a'b") == "startswith(displayName,'a''b')"
     assert name_filters(["A", "B", "A"]) == ["displayName in ('A','B')"]
     assert [f.count("'") // 2 for f in name_filters([f"G{i}" for i in range(31)])] == [15, 15, 1]
+
+
+def test_a_member_query_refused_as_standard_is_sent_again_as_advanced(
+    graph_emulator: GraphEmulator,  # noqa: F811
+    make_source: Any,
+) -> None:
+    t = graph_emulator.tenant
+    group = t.add_group("SourceMagnetAdmin")
+    users = [t.add_user(f"user{i:03}@contoso.com") for i in range(150)]
+    t.add_members(group, *users)
+    graph_emulator.inject_fault(
+        400,
+        path_contains="/members/graph.user",
+        code="Request_UnsupportedQuery",
+        message="The specified filter to the reference property query is currently not supported.",
+    )
+
+    snapshot = make_source(graph_emulator, page_size=100).read_snapshot()
+
+    assert snapshot.groups[group].member_ids == set(users)
+    refused, *advanced = member_requests(graph_emulator)
+    assert "consistencylevel" not in refused.headers
+    assert len(advanced) == 2  # 150 members in pages of 100
+    assert all(r.headers.get("consistencylevel") == "eventual" for r in advanced)
+    assert advanced[0].query.get("$count") == "true"
+
+
+def test_another_400_on_the_member_query_is_an_error(
+    graph_emulator: GraphEmulator,  # noqa: F811
+    make_source: Any,
+) -> None:
+    t = graph_emulator.tenant
+    t.add_members(t.add_group("SourceMagnetAdmin"), t.add_user("a@contoso.com"))
+    graph_emulator.inject_fault(400, path_contains="/members/graph.user", code="Request_BadRequest")
+    with pytest.raises(SourceError, match="400"):
+        make_source(graph_emulator).read_snapshot()
+    assert len(member_requests(graph_emulator)) == 1

@@ -87,6 +87,14 @@ def is_not_found(response: httpx.Response, url: str) -> bool:
     )
 
 
+def is_unsupported_query(response: httpx.Response) -> bool:
+    """Graph's 400 for a query it serves only as an advanced query."""
+    if response.status_code != 400:
+        return False
+    code, _, _ = error_details(response)
+    return code.casefold() == "request_unsupportedquery"
+
+
 def page_body(response: httpx.Response, url: str, *, retries: int) -> Mapping[str, Any]:
     """The JSON object of a successful collection page."""
     raise_for_status(response, url, retries=retries)

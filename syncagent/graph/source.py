@@ -261,18 +261,34 @@ class GraphSource:
             builder = root.with_url(link)
             config = self._config(None)
 
-    async def _member_users(self, group_id: str, counter: _Counter) -> list[DirectoryUser] | None:
-        """The group's direct user members, or None if the group no longer exists."""
+    async def _member_users(
+        self, group_id: str, counter: _Counter, *, advanced: bool = False
+    ) -> list[DirectoryUser] | None:
+        """The group's direct user members, or None if the group no longer exists.
+
+        Graph's documentation disagrees on whether the user cast with `$select` is an
+        advanced query. It is sent as a standard one; if Graph refuses it as unsupported,
+        it is sent again as an advanced query (ConsistencyLevel: eventual and $count),
+        which reads an index that may lag recent membership changes slightly.
+        """
         root = self._sdk.service.groups.by_group_id(group_id).members.graph_user
         builder: Any = root
         config = self._config(
             GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(
-                select=list(USER_SELECT), top=self._page_size
-            )
+                select=list(USER_SELECT), top=self._page_size, count=True if advanced else None
+            ),
+            advanced=advanced,
         )
         users: list[DirectoryUser] = []
         while True:
             url, response, elapsed = await self._get(builder, config, counter)
+            if not advanced and not users and pages.is_unsupported_query(response):
+                log.info(
+                    "Graph refused the member query of group %s as a standard query; "
+                    "sending it as an advanced query",
+                    group_id,
+                )
+                return await self._member_users(group_id, counter, advanced=True)
             if pages.is_not_found(response, url):
                 log.warning("group %s vanished while its members were read; left out", group_id)
                 return None
@@ -284,7 +300,7 @@ class GraphSource:
             if link is None:
                 return users
             builder = root.with_url(link)
-            config = self._config(None)
+            config = self._config(None, advanced=advanced)  # the header is not carried over
 
     # -- presence -----------------------------------------------------------------------
 
@@ -331,7 +347,7 @@ class GraphSource:
 
     # -- transport ----------------------------------------------------------------------
 
-    def _config(self, query: Any) -> RequestConfiguration[Any]:
+    def _config(self, query: Any, *, advanced: bool = False) -> RequestConfiguration[Any]:
         # The native handler returns the httpx response untouched: auth, retry and redirect
         # middleware still run, the typed-model deserialiser does not.
         config: RequestConfiguration[Any] = RequestConfiguration(
@@ -340,6 +356,8 @@ class GraphSource:
         )
         # Background reads yield to interactive traffic when the tenant is near its limit.
         config.headers.add("x-ms-throttle-priority", "Low")
+        if advanced:
+            config.headers.add("ConsistencyLevel", "eventual")
         return config
 
     async def _get(
