@@ -8,6 +8,7 @@ valid JSON. Every line that leaves here passes the log redaction first.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -285,6 +286,40 @@ def roles(config_path: Path | None, as_json: bool, live: bool) -> None:
         _emit(json.dumps([row.to_dict() for row in rows], indent=2))
     else:
         _emit(roles_table(rows))
+
+
+_CHECK_EXIT_CODES = """\b
+Exit codes:
+  0  every check passed
+  2  usage or configuration error
+  4  a check failed: see its line
+  70 internal error; 130 interrupted
+"""
+
+
+@main.command(epilog=_CHECK_EXIT_CODES)
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list on stdout.")
+@handle_errors
+def check(config_path: Path | None, as_json: bool) -> None:
+    """Check the configuration, the state database, Graph and the SCIM endpoint.
+
+    Sends only reads: the Graph group and member reads a sync makes, and the SCIM probe
+    Entra's Test Connection sends (a query for a random userName). Each part is checked on
+    its own, so one failure does not hide the others.
+    """
+    from syncagent.check import run_checks
+    from syncagent.render import checks_table
+
+    config = _load(config_path)
+    checks = run_checks(config)
+    if as_json:
+        _emit(json.dumps([dataclasses.asdict(c) for c in checks], indent=2))
+    else:
+        _emit(checks_table(checks))
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        _fail(f"failed: {', '.join(failed)} (see above)", EXIT_FAILED)
 
 
 @main.command(

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from syncagent.check import Check
 from syncagent.cycle import CycleResult, RunStatus
 from syncagent.plan import Action, Operation
 
@@ -164,4 +165,13 @@ def roles_table(rows: Iterable[RoleRow]) -> str:
     for row in rows:
         roles = ", ".join(row.roles) if row.roles else "(no role)"
         lines.append(f"{row.user_name.ljust(width)}  {'yes' if row.active else 'no ':6}  {roles}")
+    return "\n".join(lines)
+
+
+def checks_table(checks: Iterable[Check]) -> str:
+    lines = []
+    for check in checks:
+        lines.append(f"{check.name:<6} {'ok' if check.ok else 'FAILED':<7} {check.detail}")
+        if check.warning:
+            lines.append(f"{'':<6} {'warning':<7} {check.warning}")
     return "\n".join(lines)

@@ -758,3 +758,41 @@ def dump(scim: ScimServer, kind: str) -> list[dict[str, Any]]:
         for r in scim.storage.resources
         if type(r).__name__.startswith(kind)
     ]
+
+
+# -- check ----------------------------------------------------------------------------------
+
+
+def test_check_reports_each_part_and_sends_no_writes(site: Site, scim_server: ScimServer) -> None:
+    result = site.cli("check")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("state  ok      ")
+    assert "no run yet" in lines[0]
+    assert (
+        lines[1].startswith("graph  ok      ") and "2 in-scope groups, 1 member users" in lines[1]
+    )
+    assert lines[2] == (
+        "       warning role groups not found: SourceMagnetContractViewer, "
+        "SourceMagnetSourcingCreator, SourceMagnetSourcingViewer, SourceMagnetProjectCreator, "
+        "SourceMagnetProjectViewer"
+    )
+    assert lines[3].startswith("scim   ok      ") and "(default dialect)" in lines[3]
+    assert scim_server.writes() == []
+    assert [r.method for r in scim_server.requests] == ["GET"]  # the probe alone
+
+
+def test_check_names_every_failing_part_and_exits_4(site: Site) -> None:
+    port = closed_port()
+    config = site.write_config(
+        "broken.toml",
+        graph={"base_url": f"http://127.0.0.1:{port}/v1.0", "max_retries": 0},
+        scim={"base_url": f"http://127.0.0.1:{port}/scim/v2", "max_retries": 0},
+    )
+    result = site.cli("check", "--json", config=config)
+    assert result.exit_code == 4
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    assert checks["state"]["ok"] is True
+    assert checks["graph"]["ok"] is False and f"127.0.0.1:{port}" in checks["graph"]["detail"]
+    assert checks["scim"]["ok"] is False and "connection refused" in checks["scim"]["detail"]
+    assert syncagent_lines(result.stderr) == ["syncagent: failed: graph, scim (see above)"]
