@@ -86,6 +86,5 @@ def _scim(config: Config) -> Check:
     return Check(
         "scim",
         True,
-        f"{scim.base_url}: the probe got an empty list, as Entra expects "
-        f"({scim.dialect} dialect)",
+        f"{scim.base_url}: the probe got an empty list, as Entra expects ({scim.dialect} dialect)",
     )
