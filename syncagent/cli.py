@@ -95,6 +95,15 @@ def _print_traceback(exc: BaseException) -> None:
     click.echo(logs.redact(text).rstrip("\n"), err=True)
 
 
+def _classify(exc: SyncAgentError) -> tuple[str, int]:
+    """How an error is introduced on stderr, and the exit code it ends with."""
+    if isinstance(exc, ConfigError):
+        return "configuration error", EXIT_CONFIG
+    if isinstance(exc, Refused):
+        return "refused", EXIT_REFUSED
+    return "failed", EXIT_FAILED
+
+
 def handle_errors(func: F) -> F:
     """Turns every error into one line on stderr and an exit code; tracebacks only with --debug."""
 
@@ -110,18 +119,11 @@ def handle_errors(func: F) -> F:
         except BrokenPipeError:
             _discard_stdout()  # the reader left (`syncagent demo | head`): stop quietly
             sys.exit(EXIT_BROKEN_PIPE)
-        except ConfigError as exc:
-            if debug:
-                _print_traceback(exc)
-            _fail(f"configuration error: {exc}", EXIT_CONFIG)
-        except Refused as exc:
-            if debug:
-                _print_traceback(exc)
-            _fail(f"refused: {exc}", EXIT_REFUSED)
         except SyncAgentError as exc:
             if debug:
                 _print_traceback(exc)
-            _fail(f"failed: {exc}", EXIT_FAILED)
+            label, code = _classify(exc)
+            _fail(f"{label}: {exc}", code)
         except Exception as exc:
             if debug:
                 _print_traceback(exc)
