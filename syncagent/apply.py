@@ -12,6 +12,7 @@ records the writes, so what it shows is what a real run would send.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -43,6 +44,8 @@ from syncagent.scim.requests import (
 )
 
 log = logging.getLogger(__name__)
+
+_PROGRESS_SECONDS = 10.0
 
 _OBJECT_TYPES = {
     Action.PROBE: "probe",
@@ -103,6 +106,22 @@ class ExecutionReport:
         return sum(1 for r in self.requests if r.sent and r.method != "GET")
 
 
+class _Progress:
+    """An INFO line every so often, so a long initial sync is visibly alive."""
+
+    def __init__(self, total: int, every: float = _PROGRESS_SECONDS) -> None:
+        self._total = total
+        self._every = every
+        self._next = time.monotonic() + every
+
+    def tick(self, done: int, report: ExecutionReport) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self._every
+        log.info("applied %d of %d operations (%d failed)", done, self._total, len(report.failed))
+
+
 class _Failed(Exception):
     """An object-level failure: logged, and the run goes on."""
 
@@ -146,7 +165,9 @@ class Executor:
         run_id: int,
         dialect: Dialect,
         recorded: RecordedState,
+        progress_seconds: float = _PROGRESS_SECONDS,
     ) -> None:
+        self._progress_seconds = progress_seconds
         self._target = target
         self._writer = writer
         self._requests = requests
@@ -172,7 +193,9 @@ class Executor:
 
     def execute(self, plan: Plan) -> ExecutionReport:
         report = ExecutionReport()
+        progress = _Progress(len(plan.operations), self._progress_seconds)
         for index, op in enumerate(plan.operations):
+            progress.tick(index, report)
             mark = self._requests.mark()
             self._members_applied = 0
             try:
