@@ -187,6 +187,7 @@ class ServerMeter:
         self.wall = 0.0
         self.cpu = 0.0
         self.profile: cProfile.Profile | None = None
+        self.latency = 0.0  # seconds added before each request, standing in for a network
 
     def reset(self) -> None:
         with self._lock:
@@ -194,8 +195,14 @@ class ServerMeter:
             self.wall = self.cpu = 0.0
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
-        with self._lock:  # the client sends one request at a time: this never waits
-            wall, cpu = time.perf_counter(), time.thread_time()
+        if self.latency:
+            time.sleep(self.latency)  # a network round trip: the GIL is free meanwhile
+        # cProfile follows one thread: a profiled run holds the lock around the whole call.
+        profiling = self.profile is not None
+        if profiling:
+            self._lock.acquire()
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
             if self.profile is not None:
                 self.profile.enable()
             try:
@@ -209,9 +216,14 @@ class ServerMeter:
             finally:
                 if self.profile is not None:
                     self.profile.disable()
-                self.cpu += time.thread_time() - cpu
-                self.wall += time.perf_counter() - wall
-                self.requests[environ["REQUEST_METHOD"]] += 1
+        finally:
+            spent_cpu, spent_wall = time.thread_time() - cpu, time.perf_counter() - wall
+            if profiling:
+                self._lock.release()
+        with self._lock:
+            self.cpu += spent_cpu
+            self.wall += spent_wall
+            self.requests[environ["REQUEST_METHOD"]] += 1
         return body
 
 
@@ -414,6 +426,7 @@ def bench_setup(args: argparse.Namespace, directory: Directory) -> Iterator[Benc
         graph = stack.enter_context(GraphEmulator(directory.tenant, token=GRAPH_TOKEN))
         app, _storage = build_app(SCIM_SECRET, strict=args.dialect == "compliant")
         meter = ServerMeter(app)
+        meter.latency = args.latency_ms / 1000
         root = stack.enter_context(serve(meter))
         scim_url = f"{root}/v2" + (f"?{COMPLIANT_FLAG}" if args.dialect == "compliant" else "")
         (workdir / "graph-token").write_text(GRAPH_TOKEN)
@@ -427,7 +440,11 @@ def bench_setup(args: argparse.Namespace, directory: Directory) -> Iterator[Benc
             {
                 "graph": graph_section,
                 "source": {"group_prefix": "SourceMagnet"},
-                "scim": {"base_url": scim_url, "secret_file": "scim-secret"},
+                "scim": {
+                    "base_url": scim_url,
+                    "secret_file": "scim-secret",
+                    "concurrency": args.concurrency,
+                },
                 "state": {"url": stack.enter_context(state_url(args.state, workdir))},
             },
             base_dir=workdir,
@@ -621,6 +638,15 @@ def main() -> None:
     parser.add_argument("--state", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--dialect", choices=("default", "compliant"), default="default")
     parser.add_argument("--repeats", type=int, default=3, help="no-change syncs to run")
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="[scim] concurrency (default 4, as shipped)"
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="delay added to every SCIM request, standing in for a network round trip",
+    )
     parser.add_argument("--profile", metavar="DIR", help="profile the initial sync only")
     parser.add_argument("--profile-clock", choices=("cpu", "wall"), default="cpu")
     parser.add_argument("--top", type=int, default=25, help="rows per profile listing")
@@ -633,7 +659,8 @@ def main() -> None:
     print(
         f"tenant: {len(directory.users)} users, {len(directory.groups)} groups, {memberships} "
         f"memberships (built in {time.perf_counter() - started:.2f} s); state {args.state}, "
-        f"dialect {args.dialect}, Python {sys.version.split()[0]}"
+        f"dialect {args.dialect}, concurrency {args.concurrency}, SCIM latency "
+        f"{args.latency_ms:g} ms, Python {sys.version.split()[0]}"
     )
     print(f"load average at start: {load_average()}")
     if args.profile:

@@ -37,6 +37,7 @@ class CycleOptions:
     allow_deletions: bool = False
     max_deletions: int = 50
     members_per_patch: int = 100
+    concurrency: int = 1
     skip_out_of_scope_deletions: bool = False
     dialect: Dialect = Dialect.DEFAULT
 
@@ -186,6 +187,7 @@ def _run(
         run_id=result.run_id or 0,
         dialect=options.dialect,
         recorded=recorded,
+        concurrency=options.concurrency,
     )
     report = executor.execute(plan)
     result.report = report

@@ -41,6 +41,7 @@ class Runtime:
             max_deletions=self.config.safety.max_deletions,
             skip_out_of_scope_deletions=self.config.safety.skip_out_of_scope_deletions,
             members_per_patch=self.config.scim.members_per_patch,
+            concurrency=self.config.scim.concurrency,
             dialect=self.config.scim.dialect,
         )
 

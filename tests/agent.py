@@ -42,6 +42,9 @@ def agent_config(
         "scim": {
             "base_url": scim.base_url + ("?aadOptscim062020" if compliant else ""),
             "secret_file": "scim-secret",
+            # One request at a time, so that tests can assert the order on the wire;
+            # tests/test_sync_concurrency.py covers the default of several.
+            "concurrency": 1,
         },
         "state": {"url": state_url},
     }

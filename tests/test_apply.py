@@ -40,4 +40,4 @@ def test_a_long_run_logs_its_progress(
         assert len(store.load().users) == 3
     assert not report.failed
     lines = [r.getMessage() for r in caplog.records if r.name == "syncagent.apply"]
-    assert lines == [f"applied {i} of 4 operations (0 failed)" for i in range(4)]
+    assert lines == [f"applied {i} of 4 operations (0 failed)" for i in range(1, 5)]

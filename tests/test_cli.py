@@ -78,7 +78,7 @@ class Site:
         sections: dict[str, dict[str, Any]] = {
             "graph": {"credential": "token", "token_file": "graph-token"},
             "source": {"group_prefix": "SourceMagnet"},
-            "scim": {"base_url": self.scim_url, "secret_file": "scim-secret"},
+            "scim": {"base_url": self.scim_url, "secret_file": "scim-secret", "concurrency": 1},
             "state": {"url": f"sqlite:///{self.db}"},
         }
         sections["graph"]["base_url"] = self.graph_url

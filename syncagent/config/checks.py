@@ -42,6 +42,7 @@ Timeout = Annotated[StrictFloat, AfterValidator(_check_timeout)]
 Retries = Annotated[StrictInt, _int_range(0, 10)]
 PageSize = Annotated[StrictInt, _int_range(1, 999)]
 MembersPerPatch = Annotated[StrictInt, _int_range(1, 1000)]
+Concurrency = Annotated[StrictInt, _int_range(1, 16)]
 MaxDeletions = Annotated[StrictInt, _int_range(0)]
 
 

@@ -16,7 +16,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, SecretStr, field_serializer, model_validator
 from sqlalchemy.engine import make_url
 
-from syncagent.config.checks import MaxDeletions, MembersPerPatch, PageSize, Retries, Timeout
+from syncagent.config.checks import (
+    Concurrency,
+    MaxDeletions,
+    MembersPerPatch,
+    PageSize,
+    Retries,
+    Timeout,
+)
 from syncagent.scim.requests import Dialect
 
 DEFAULT_STATE_URL = "sqlite:////var/lib/syncagent/state.db"
@@ -160,6 +167,7 @@ class ScimConfig(_Frozen):
     timeout_seconds: Timeout = 30.0
     max_retries: Retries = 3
     members_per_patch: MembersPerPatch = 100
+    concurrency: Concurrency = 4
     ca_file: Path | None = None
 
 

@@ -158,6 +158,7 @@ def resolve_scim(raw: ScimFile, files: Files, env: Mapping[str, str]) -> ScimCon
         timeout_seconds=raw.timeout_seconds,
         max_retries=raw.max_retries,
         members_per_patch=raw.members_per_patch,
+        concurrency=raw.concurrency,
         ca_file=ca_file,
     )
 

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from syncagent.config.checks import (
+    Concurrency,
     MaxDeletions,
     MembersPerPatch,
     PageSize,
@@ -72,6 +73,7 @@ class ScimFile(Section):
     timeout_seconds: Timeout = 30.0
     max_retries: Retries = 3
     members_per_patch: MembersPerPatch = 100
+    concurrency: Concurrency = 4
     ca_file: _PathStr | None = None
 
 
