@@ -120,9 +120,6 @@ class ExecutionReport:
     def requests(self) -> list[SentRequest]:
         return [r for s in self.steps for r in s.requests]
 
-    def writes_sent(self) -> int:
-        return sum(1 for r in self.requests if r.sent and r.method != "GET")
-
 
 class _Progress:
     """An INFO line every so often, so a long initial sync is visibly alive."""
@@ -360,7 +357,7 @@ class Executor:
         assert op.scim_id is not None
         live = self._target.get_user(op.scim_id)
         if live is None:
-            return self._lost_user(op)
+            return self._lost(op, "user")
         changes = diff_attributes(op.attributes, flatten_user(live))
         if changes:
             self._target.patch_user(op.scim_id, user_patch_body(changes, self._dialect))
@@ -369,21 +366,25 @@ class Executor:
         self._writer.record_user(self._run_id, record, outcome)
         return outcome
 
-    def _lost_user(self, op: Operation) -> OperationOutcome:
-        """Entra's InvalidAnchor: the linked user is gone from the target.
+    def _lost(self, op: Operation, kind: str) -> OperationOutcome:
+        """Entra's InvalidAnchor: the linked user or group is gone from the target.
 
-        The link is dropped, so the next run matches the user again by userName (and
-        creates it only if no target user has that name), as a restart of Entra's job would.
+        The link is dropped, so the next run matches the object again (and creates it only
+        if no target object has that name), as a restart of Entra's job would.
         """
         assert op.entra_id is not None
         outcome = self._outcome(
             op,
             status=OutcomeStatus.FAILED,
-            error=f"InvalidAnchor: target user {op.scim_id} no longer exists; "
+            error=f"InvalidAnchor: target {kind} {op.scim_id} no longer exists; "
             "it will be matched again on the next run",
         )
-        self._writer.forget_user(self._run_id, op.entra_id, outcome)
-        self._users.unlink(op.entra_id)
+        if kind == "user":
+            self._writer.forget_user(self._run_id, op.entra_id, outcome)
+            self._users.unlink(op.entra_id)
+        else:
+            self._writer.forget_group(self._run_id, op.entra_id, outcome)
+            self._groups.unlink(op.entra_id)
         return outcome
 
     def _delete_user(self, op: Operation) -> OperationOutcome:
@@ -433,15 +434,7 @@ class Executor:
         assert op.scim_id is not None
         live = self._target.get_group(op.scim_id)
         if live is None:
-            outcome = self._outcome(
-                op,
-                status=OutcomeStatus.FAILED,
-                error=f"InvalidAnchor: target group {op.scim_id} no longer exists; "
-                "it will be matched again on the next run",
-            )
-            self._writer.forget_group(self._run_id, op.entra_id, outcome)
-            self._groups.unlink(op.entra_id)
-            return outcome
+            return self._lost(op, "group")
         changes = _group_changes(op.attributes, live)
         if changes:
             self._target.patch_group(op.scim_id, group_patch_body(changes, self._dialect))
